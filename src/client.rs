@@ -75,7 +75,6 @@ macro_rules! builder_settings {
         }
 
         /// The transport settings collected so far, for building a transport by hand.
-        #[must_use]
         pub fn transport_config(&self) -> &TransportConfig {
             &self.settings.config
         }

@@ -108,11 +108,14 @@ fn table(path: &str, pairs: &[(&str, &str)], capacity: usize) -> Request<()> {
     request
 }
 
+/// Builds one call's request with km-proto.
+type EncodeFn = Box<dyn Fn(&Encoder) -> Request<()>>;
+
 struct Shape {
     name: &'static str,
     path: &'static str,
     pairs: Vec<(&'static str, &'static str)>,
-    encode: Box<dyn Fn(&Encoder) -> Request<()>>,
+    encode: EncodeFn,
 }
 
 fn shapes() -> Vec<Shape> {

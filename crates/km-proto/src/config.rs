@@ -25,6 +25,11 @@ pub const USER_AGENT: &str = concat!("kissmetrics-rust/", env!("CARGO_PKG_VERSIO
 ///     .proxy("http://127.0.0.1:3128".parse().unwrap());
 /// assert_eq!(config.get_timeout(), Duration::from_secs(2));
 /// assert!(config.get_proxy_from_env());
+///
+/// // Proxy credentials never show in `Debug`.
+/// let config = TransportConfig::new().proxy("http://me:s3cret@proxy:3128".parse().unwrap());
+/// assert!(format!("{config:?}").contains("http://***@proxy:3128/"));
+/// assert!(!format!("{config:?}").contains("s3cret"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 #[must_use]
@@ -47,10 +52,22 @@ impl fmt::Debug for TransportConfig {
         f.debug_struct("TransportConfig")
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
-            .field("proxy", &self.proxy)
+            .field("proxy", &self.proxy.as_ref().map(redact_userinfo))
             .field("proxy_from_env", &self.proxy_from_env)
             .field("root_certificates", &self.root_certificates.len())
             .finish()
+    }
+}
+
+/// The proxy URI with any `user:password@` shown as `***@`.
+fn redact_userinfo(uri: &Uri) -> String {
+    let text = uri.to_string();
+    match uri.authority().map(|a| a.as_str()) {
+        Some(authority) if authority.contains('@') => {
+            let host = authority.rsplit('@').next().unwrap_or("");
+            text.replacen(authority, &format!("***@{host}"), 1)
+        }
+        _ => text,
     }
 }
 

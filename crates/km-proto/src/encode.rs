@@ -681,6 +681,254 @@ fn push_value(out: &mut Vec<u8>, name: &str, value: Value<'_>) {
     }
 }
 
+/// A request without its API key: the path and query an [`Encoder`] built,
+/// minus the `_k` pair, such as `/e?_p=bob&_d=1&_t=1381849312&_n=Signed+Up`.
+///
+/// The form requests take wherever they are kept (a queue, an outbox on
+/// disk, an error report): the key is a secret, so it is left out and added
+/// back by [`Encoder::add_key`] when the request is sent. Neither the key
+/// nor the endpoint is part of it.
+///
+/// ```
+/// use km_proto::{Encoder, Options, Unkeyed};
+///
+/// let enc = Encoder::new("s3cret").unwrap();
+/// let req = enc.record("bob", "Signed Up", (), Options::new().timestamp(1381849312)).unwrap();
+/// let stored = enc.strip_key(&req).unwrap();
+/// assert_eq!(stored.as_str(), "/e?_p=bob&_d=1&_t=1381849312&_n=Signed+Up");
+/// assert_eq!((stored.path(), stored.query()), ("/e", "_p=bob&_d=1&_t=1381849312&_n=Signed+Up"));
+///
+/// // Read back from storage, checked, and sent with the key again.
+/// let back = Unkeyed::parse(stored.as_str()).unwrap();
+/// assert_eq!(enc.add_key(&back).unwrap().uri(), req.uri());
+/// assert!(Unkeyed::parse("/e?_k=leak&_p=bob").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Unkeyed(Box<str>);
+
+impl Unkeyed {
+    /// Checks a stored request: `/path?query`, the path as [`Options::path`]
+    /// accepts it, the query made only of URI query characters and without
+    /// a `_k` pair.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPath`] naming what is wrong (the query is not quoted),
+    /// or [`Error::RequestTooLong`].
+    pub fn parse(stored: &str) -> Result<Self, Error> {
+        let (path, query) = stored.split_once('?').ok_or_else(|| Error::InvalidPath {
+            path: stored.chars().take(64).collect(),
+            reason: "is not a stored request: it has no query",
+        })?;
+        let bad = |reason| Error::InvalidPath {
+            path: path.to_owned(),
+            reason,
+        };
+        if !path.starts_with('/') {
+            return Err(bad("is not a stored request: it does not start with /"));
+        }
+        check_path(path)?;
+        let query_char = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b);
+        if !query.bytes().all(query_char) {
+            return Err(bad(
+                "is not a stored request: its query has characters a URI query cannot hold",
+            ));
+        }
+        if has_key_pair(query) {
+            return Err(bad(
+                "is not a stored request: its query holds an API key (_k)",
+            ));
+        }
+        if stored.len() > MAX_URI_LEN {
+            return Err(Error::RequestTooLong {
+                len: stored.len(),
+                max: MAX_URI_LEN,
+            });
+        }
+        Ok(Unkeyed(stored.into()))
+    }
+
+    /// The whole request: `/path?query`.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path, with its leading `/`.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        self.0.split_once('?').map_or(&self.0, |(path, _)| path)
+    }
+
+    /// The query without the `_k` pair (form-encoded).
+    #[must_use]
+    pub fn query(&self) -> &str {
+        self.0.split_once('?').map_or("", |(_, query)| query)
+    }
+}
+
+impl fmt::Display for Unkeyed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Unkeyed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Unkeyed").field(&&*self.0).finish()
+    }
+}
+
+fn has_key_pair(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|pair| pair == "_k" || pair.starts_with("_k="))
+}
+
+impl Encoder {
+    /// The request without its key, for keeping: `None` unless the request
+    /// was built by an encoder with this endpoint and key (its scheme and
+    /// host are this endpoint's and its query starts with this key's `_k`
+    /// pair).
+    ///
+    /// See [`Unkeyed`] for an example.
+    #[must_use]
+    pub fn strip_key<B>(&self, request: &Request<B>) -> Option<Unkeyed> {
+        let uri = request.uri();
+        if uri.scheme_str() != Some(self.endpoint.scheme().as_str())
+            || uri.authority().map(|a| a.as_str()) != Some(self.endpoint.host())
+        {
+            return None;
+        }
+        let path = uri.path();
+        let rest = uri
+            .query()?
+            .as_bytes()
+            .strip_prefix(b"_k=")?
+            .strip_prefix(&*self.key_encoded)?;
+        // The key is ASCII: what follows it is a `str` boundary.
+        let rest = &uri.query()?[uri.query()?.len() - rest.len()..];
+        let rest = match rest {
+            "" => "",
+            _ => rest.strip_prefix('&')?,
+        };
+        if has_key_pair(rest) {
+            return None;
+        }
+        let mut stored = String::with_capacity(path.len() + 1 + rest.len());
+        stored.push_str(path);
+        stored.push('?');
+        stored.push_str(rest);
+        Some(Unkeyed(stored.into_boxed_str()))
+    }
+
+    /// The request to send for a kept one: this encoder's endpoint, the
+    /// stored path, then `_k` with this key followed by the stored query.
+    ///
+    /// # Errors
+    /// [`Error::RequestTooLong`] when the key and endpoint make the URI too
+    /// long.
+    pub fn add_key(&self, request: &Unkeyed) -> Result<Request<()>, Error> {
+        let path = request.path();
+        let query = request.query();
+        let len = self.prefix.len() + request.0.len() + "_k=&".len() + self.key_encoded.len();
+        let mut uri = Vec::with_capacity(len);
+        uri.extend_from_slice(self.prefix.as_bytes());
+        uri.extend_from_slice(path.strip_prefix('/').unwrap_or(path).as_bytes());
+        uri.extend_from_slice(b"?_k=");
+        uri.extend_from_slice(&self.key_encoded);
+        if !query.is_empty() {
+            uri.push(b'&');
+            uri.extend_from_slice(query.as_bytes());
+        }
+        if uri.len() > MAX_URI_LEN {
+            return Err(Error::RequestTooLong {
+                len: uri.len(),
+                max: MAX_URI_LEN,
+            });
+        }
+        let uri = Uri::try_from(uri).map_err(|_| Error::InvalidPath {
+            path: path.to_owned(),
+            reason: "does not form a valid URI",
+        })?;
+        let mut out = Request::new(());
+        *out.uri_mut() = uri;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod unkeyed_tests {
+    use super::*;
+    use crate::{Endpoint, Scheme};
+
+    #[test]
+    fn strip_and_add_round_trip() {
+        let enc = Encoder::with_endpoint(
+            "k y&=",
+            Endpoint::new(Scheme::Http, "127.0.0.1:8080").unwrap(),
+        )
+        .unwrap();
+        let requests = [
+            enc.alias("a b", "c@d", Options::new()).unwrap(),
+            enc.set("p", [("x", "1")], Options::new().path("/v1/s"))
+                .unwrap(),
+            enc.record("p", "e", [("_t", 5)], Options::new().timestamp(7))
+                .unwrap(),
+        ];
+        for req in &requests {
+            let stored = enc.strip_key(req).unwrap();
+            assert!(!stored.as_str().contains("_k="), "{stored}");
+            assert_eq!(Unkeyed::parse(stored.as_str()).unwrap(), stored);
+            assert_eq!(enc.add_key(&stored).unwrap().uri(), req.uri());
+        }
+        assert_eq!(
+            enc.strip_key(&requests[0]).unwrap().as_str(),
+            "/a?_p=a+b&_n=c%40d"
+        );
+    }
+
+    #[test]
+    fn strip_key_needs_this_key_and_endpoint() {
+        let enc = Encoder::new("key").unwrap();
+        let req = enc.alias("a", "b", Options::new()).unwrap();
+        assert!(Encoder::new("other").unwrap().strip_key(&req).is_none());
+        let elsewhere = Encoder::with_endpoint(
+            "key",
+            Endpoint::new(Scheme::Https, "trk.kissmetrics.com").unwrap(),
+        )
+        .unwrap();
+        assert!(elsewhere.strip_key(&req).is_none());
+        let longer = Encoder::new("keyx").unwrap();
+        assert!(longer.strip_key(&req).is_none());
+    }
+
+    #[test]
+    fn parse_refuses_what_is_not_a_stored_request() {
+        for bad in [
+            "",
+            "/e",
+            "e?_p=a",
+            "/e?_p=a b",
+            "/e?_p=a#b",
+            "/e?_k=secret",
+            "/e?_p=a&_k",
+            "/e?_p=a&_k=x",
+            "/e f?_p=a",
+            "/e?_p=\u{e9}",
+            "/e?_p=a\nb",
+        ] {
+            assert!(Unkeyed::parse(bad).is_err(), "{bad:?}");
+        }
+        let ok = Unkeyed::parse("/e?_p=a&x_k=1").unwrap();
+        assert_eq!((ok.path(), ok.query()), ("/e", "_p=a&x_k=1"));
+        let long = format!("/e?_p={}", "a".repeat(MAX_URI_LEN));
+        assert!(matches!(
+            Unkeyed::parse(&long),
+            Err(Error::RequestTooLong { .. })
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

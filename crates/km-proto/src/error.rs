@@ -30,6 +30,8 @@ pub enum Field {
     Host,
     /// The request path.
     Path,
+    /// The request as a whole (its length).
+    Request,
 }
 
 impl Field {
@@ -46,6 +48,7 @@ impl Field {
             Field::Scheme => "scheme",
             Field::Host => "host",
             Field::Path => "path",
+            Field::Request => "request",
         }
     }
 }
@@ -156,6 +159,13 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// The request's URI would be longer than [`http::Uri`] accepts.
+    RequestTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit in bytes (65,534).
+        max: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -188,6 +198,10 @@ impl fmt::Display for Error {
             }
             Error::InvalidHost { host, reason } => write!(f, "host {host:?} {reason}"),
             Error::InvalidPath { path, reason } => write!(f, "path {path:?} {reason}"),
+            Error::RequestTooLong { len, max } => write!(
+                f,
+                "the request's URI would be {len} bytes long; the limit is {max}"
+            ),
         }
     }
 }
@@ -213,6 +227,7 @@ impl Error {
             Error::InvalidScheme { .. } => Field::Scheme,
             Error::InvalidHost { .. } => Field::Host,
             Error::InvalidPath { .. } => Field::Path,
+            Error::RequestTooLong { .. } => Field::Request,
         }
     }
 }

@@ -17,14 +17,17 @@
 //!   [`AsyncTransport`]), its error kinds ([`TransportErrorKind`]) and the
 //!   settings every adapter honours ([`TransportConfig`]).
 //! - Keeping the API key out of `Debug` output and logs ([`ApiKey`],
-//!   [`redacted`]).
+//!   [`redacted`]), and out of stored requests ([`Unkeyed`]).
+//! - Deciding whether and when to send a request again: exponential
+//!   backoff with full jitter, `Retry-After`, attempt and time limits
+//!   ([`RetryPolicy`]); the clock and the randomness are arguments.
 //!
 //! # Out of scope
 //! - Sockets, TLS, DNS, proxies, connection pools: the transport's job.
 //! - Clocks, threads, timers, runtimes, files: whatever needs the time takes
 //!   it as an argument.
-//! - Retrying, queueing and persisting requests: built on top, in the
-//!   `kissmetrics` crate.
+//! - Waiting between attempts, queueing and persisting requests: built on
+//!   top, in the `kissmetrics` crate.
 //!
 //! # Example
 //! ```
@@ -54,20 +57,25 @@ mod error;
 mod props;
 mod redact;
 mod response;
+mod retry;
+#[cfg(any(feature = "proptest", feature = "arbitrary"))]
+pub mod testing;
 mod timestamp;
 mod transport;
 mod value;
 
 pub use config::{TransportConfig, DEFAULT_TIMEOUT, USER_AGENT};
+pub use encode::Unkeyed;
 pub use encode::{ApiKey, Call, Encoder, Options, MAX_IDENTITY_CHARS};
 pub use endpoint::{Endpoint, Scheme, DEFAULT_HOST};
 pub use error::{Error, Field, TimestampError};
 pub use props::{Properties, PropertyIter};
 pub use redact::{redact_key, redacted, Redacted};
 pub use response::{classify, classify_status, retry_after, Outcome};
+pub use retry::{Decision, GiveUp, RetryPolicy};
 pub use timestamp::Timestamp;
 pub use transport::{
-    AsyncTransport, BoxFuture, DynAsyncTransport, Transport, TransportError, TransportErrorKind,
-    TransportResult,
+    source_chain, AsyncTransport, BoxFuture, DynAsyncTransport, Transport, TransportError,
+    TransportErrorKind, TransportResult,
 };
 pub use value::{AsValue, Value};

@@ -182,24 +182,47 @@ impl TransportErrorKind {
     /// ```
     #[must_use]
     pub fn from_source_chain(error: &(dyn StdError + 'static)) -> Option<Self> {
-        let mut next = Some(error);
-        while let Some(e) = next {
-            if let Some(io) = e.downcast_ref::<io::Error>() {
-                let kind = Self::from_io(io.kind());
-                // An `Other` I/O error may wrap a more precise one; its
-                // `source()` skips the wrapped error, so look inside.
-                match io.get_ref() {
-                    Some(inner) if kind == TransportErrorKind::Other => {
-                        next = Some(inner as &(dyn StdError + 'static));
-                        continue;
-                    }
-                    _ => return Some(kind),
-                }
-            }
-            next = e.source();
-        }
-        None
+        source_chain(error).find_map(|e| {
+            let io = e.downcast_ref::<io::Error>()?;
+            let kind = Self::from_io(io.kind());
+            // An `Other` I/O error may wrap a more precise one, which the
+            // chain visits next.
+            (kind != TransportErrorKind::Other || io.get_ref().is_none()).then_some(kind)
+        })
     }
+}
+
+/// An error and its causes, first to last, looking inside `std::io::Error`s
+/// too (their `source()` skips the error they wrap).
+///
+/// Adapters use it to find their client's error types (a TLS library's
+/// error, say) however deeply the client nested them.
+///
+/// ```
+/// use std::fmt;
+/// use std::io;
+/// use km_proto::source_chain;
+///
+/// #[derive(Debug)]
+/// struct Handshake;
+/// impl fmt::Display for Handshake {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str("bad certificate") }
+/// }
+/// impl std::error::Error for Handshake {}
+///
+/// let e = io::Error::new(io::ErrorKind::InvalidData, Handshake);
+/// assert!(source_chain(&e).any(|cause| cause.is::<Handshake>()));
+/// assert_eq!(source_chain(&e).count(), 2);
+/// ```
+pub fn source_chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&e: &&'a (dyn StdError + 'static)| {
+        match e.downcast_ref::<io::Error>().and_then(io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        }
+    })
 }
 
 impl fmt::Display for TransportErrorKind {
@@ -218,6 +241,11 @@ impl fmt::Display for TransportErrorKind {
 /// let e = TransportError::new(TransportErrorKind::Connect, "cannot reach https://h/e?_k=secret&_p=bob");
 /// assert_eq!(e.to_string(), "connect error: cannot reach https://h/e?_k=***&_p=bob");
 /// assert!(e.is_retryable());
+///
+/// // Causes are part of the message.
+/// let io = std::io::Error::new(std::io::ErrorKind::Other, std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+/// let e = TransportError::new(TransportErrorKind::Connect, io);
+/// assert_eq!(e.to_string(), "connect error: connection refused");
 /// ```
 pub struct TransportError {
     kind: TransportErrorKind,
@@ -255,19 +283,39 @@ impl TransportError {
     }
 }
 
+impl TransportError {
+    /// The client's message and those of its causes, joined with `: `
+    /// (a cause whose message the previous one already contains is
+    /// skipped), with the API key redacted.
+    fn message(&self) -> String {
+        let mut message = String::new();
+        let mut previous = String::new();
+        for cause in source_chain(&*self.source) {
+            let text = cause.to_string();
+            if text.is_empty() || previous.contains(&text) {
+                continue;
+            }
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+            previous = text;
+        }
+        redact_key(&message).into_owned()
+    }
+}
+
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = self.source.to_string();
-        write!(f, "{} error: {}", self.kind, redact_key(&message))
+        write!(f, "{} error: {}", self.kind, self.message())
     }
 }
 
 impl fmt::Debug for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = self.source.to_string();
         f.debug_struct("TransportError")
             .field("kind", &self.kind)
-            .field("message", &redact_key(&message))
+            .field("message", &self.message())
             .finish()
     }
 }

@@ -94,6 +94,80 @@ use std::time::Duration;
 mod frame;
 mod store;
 
+/// Entry points for the cargo-fuzz targets (built with `--cfg fuzzing`
+/// only; not part of the API).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::frame::{decode, encode, Piece, MAX_PAYLOAD};
+
+    /// Decodes arbitrary bytes as a segment, then a segment written from
+    /// `payloads` after them, and checks the decoder's promises: every
+    /// byte belongs to exactly one piece, in order; only the last piece
+    /// may be a torn tail; and every frame written whole comes back whole.
+    ///
+    /// # Panics
+    /// When a promise is broken: that is what the fuzzer looks for.
+    pub fn check(garbage: &[u8], payloads: &[Vec<u8>]) {
+        covers(garbage, &decode(garbage));
+
+        let payloads: Vec<&[u8]> = payloads
+            .iter()
+            .map(|p| &p[..p.len().min(MAX_PAYLOAD)])
+            .collect();
+        let mut written = Vec::new();
+        for p in &payloads {
+            encode(p, &mut written);
+        }
+        let entries = |buf: &[u8]| -> Vec<Vec<u8>> {
+            decode(buf)
+                .into_iter()
+                .filter_map(|piece| match piece {
+                    Piece::Entry { payload, .. } => Some(payload.to_vec()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let expected: Vec<Vec<u8>> = payloads.iter().map(|p| p.to_vec()).collect();
+        assert_eq!(entries(&written), expected, "a clean segment decodes to its entries");
+
+        // Garbage before good frames may swallow nothing after it, unless
+        // the garbage ends inside what looks like a frame header. A torn
+        // copy of the first frame after the good ones must not hide them.
+        let mut torn = written.clone();
+        if let Some(first) = payloads.first() {
+            let mut frame = Vec::new();
+            encode(first, &mut frame);
+            torn.extend_from_slice(&frame[..frame.len() - 1]);
+        }
+        let pieces = decode(&torn);
+        covers(&torn, &pieces);
+        assert_eq!(entries(&torn), expected, "a torn tail hides no entry before it");
+
+        let mut mixed = garbage.to_vec();
+        mixed.extend_from_slice(&written);
+        covers(&mixed, &decode(&mixed));
+    }
+
+    fn covers(buf: &[u8], pieces: &[Piece<'_>]) {
+        let mut at = 0;
+        for (i, piece) in pieces.iter().enumerate() {
+            let (offset, len) = match *piece {
+                Piece::Entry { offset, payload } => (offset, payload.len() + 12),
+                Piece::Corrupt { offset, len } => (offset, len),
+                Piece::TornTail { offset, len } => {
+                    assert_eq!(i, pieces.len() - 1, "only the last piece is torn");
+                    (offset, len)
+                }
+            };
+            assert_eq!(offset, at, "pieces are contiguous");
+            assert!(len > 0, "no empty piece");
+            at += len;
+        }
+        assert_eq!(at, buf.len(), "pieces cover the buffer");
+    }
+}
+
 pub(crate) use store::{Claim, Origin, Store};
 
 /// When outbox appends are fsynced.

@@ -384,21 +384,26 @@ impl Encoder {
             Ok(())
         });
         debug_assert!(uri.len() <= len, "{} > {len}", uri.len());
-        if uri.len() > MAX_URI_LEN {
-            return Err(Error::RequestTooLong {
-                len: uri.len(),
-                max: MAX_URI_LEN,
-            });
-        }
-        // `TryFrom<Vec<u8>>` hands the buffer to `Uri` without copying it.
-        let uri = Uri::try_from(uri).map_err(|_| Error::InvalidPath {
-            path: path.to_owned(),
-            reason: "does not form a valid URI",
-        })?;
-        let mut request = Request::new(());
-        *request.uri_mut() = uri;
-        Ok(request)
+        into_request(uri, path)
     }
+}
+
+/// Hands a finished URI to `http`: `TryFrom<Vec<u8>>` takes the buffer
+/// without copying it.
+fn into_request(uri: Vec<u8>, path: &str) -> Result<Request<()>, Error> {
+    if uri.len() > MAX_URI_LEN {
+        return Err(Error::RequestTooLong {
+            len: uri.len(),
+            max: MAX_URI_LEN,
+        });
+    }
+    let uri = Uri::try_from(uri).map_err(|_| Error::InvalidPath {
+        path: path.to_owned(),
+        reason: "does not form a valid URI",
+    })?;
+    let mut request = Request::new(());
+    *request.uri_mut() = uri;
+    Ok(request)
 }
 
 fn check_name(field: Field, value: &str, limited: bool) -> Result<(), Error> {
@@ -840,19 +845,7 @@ impl Encoder {
             uri.push(b'&');
             uri.extend_from_slice(query.as_bytes());
         }
-        if uri.len() > MAX_URI_LEN {
-            return Err(Error::RequestTooLong {
-                len: uri.len(),
-                max: MAX_URI_LEN,
-            });
-        }
-        let uri = Uri::try_from(uri).map_err(|_| Error::InvalidPath {
-            path: path.to_owned(),
-            reason: "does not form a valid URI",
-        })?;
-        let mut out = Request::new(());
-        *out.uri_mut() = uri;
-        Ok(out)
+        into_request(uri, path)
     }
 }
 

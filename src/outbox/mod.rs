@@ -129,7 +129,11 @@ pub mod fuzzing {
                 .collect()
         };
         let expected: Vec<Vec<u8>> = payloads.iter().map(|p| p.to_vec()).collect();
-        assert_eq!(entries(&written), expected, "a clean segment decodes to its entries");
+        assert_eq!(
+            entries(&written),
+            expected,
+            "a clean segment decodes to its entries"
+        );
 
         // Garbage before good frames may swallow nothing after it, unless
         // the garbage ends inside what looks like a frame header. A torn
@@ -142,7 +146,11 @@ pub mod fuzzing {
         }
         let pieces = decode(&torn);
         covers(&torn, &pieces);
-        assert_eq!(entries(&torn), expected, "a torn tail hides no entry before it");
+        assert_eq!(
+            entries(&torn),
+            expected,
+            "a torn tail hides no entry before it"
+        );
 
         let mut mixed = garbage.to_vec();
         mixed.extend_from_slice(&written);

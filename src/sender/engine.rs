@@ -124,6 +124,29 @@ struct State {
 }
 
 impl State {
+    /// The decision a replay waiter takes from the state: `Some(false)`
+    /// once closing, `Some(true)` (the pass is then marked running) when a
+    /// replay was asked for, `None` to keep waiting.
+    fn take_replay(&mut self) -> Option<bool> {
+        if self.closing {
+            return Some(false);
+        }
+        if self.replay_requested {
+            self.replay_requested = false;
+            self.replay_running = true;
+            return Some(true);
+        }
+        None
+    }
+
+    /// Asks for a replay pass of the interval's own (not a caller's).
+    fn request_own_replay(&mut self) {
+        self.replay_requested = true;
+        self.replay_own = true;
+    }
+}
+
+impl State {
     fn held(&self) -> usize {
         self.fresh.len() + self.waiting.len() + self.flights.len() + self.reserved + self.taking
     }
@@ -919,20 +942,14 @@ impl Core {
         let mut st = self.lock();
         let mut since = Instant::now();
         loop {
-            if st.closing {
-                return false;
-            }
-            if st.replay_requested {
-                st.replay_requested = false;
-                st.replay_running = true;
-                return true;
+            if let Some(start) = st.take_replay() {
+                return start;
             }
             match every {
                 Some(every) => {
                     let left = every.saturating_sub(since.elapsed());
                     if left.is_zero() {
-                        st.replay_requested = true;
-                        st.replay_own = true;
+                        st.request_own_replay();
                         since = Instant::now();
                         continue;
                     }
@@ -964,16 +981,8 @@ impl Core {
         loop {
             let mut notified = std::pin::pin!(notifies.replay.notified());
             notified.as_mut().enable();
-            {
-                let mut st = self.lock();
-                if st.closing {
-                    return false;
-                }
-                if st.replay_requested {
-                    st.replay_requested = false;
-                    st.replay_running = true;
-                    return true;
-                }
+            if let Some(start) = self.lock().take_replay() {
+                return start;
             }
             match every {
                 Some(every) => {
@@ -981,9 +990,7 @@ impl Core {
                         .await
                         .is_err()
                     {
-                        let mut st = self.lock();
-                        st.replay_requested = true;
-                        st.replay_own = true;
+                        self.lock().request_own_replay();
                         since = tokio::time::Instant::now();
                     }
                 }
